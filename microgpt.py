@@ -383,15 +383,21 @@ def learning_rate(step, steps, lr):
     return lr * (1 - step / steps)
 
 
+def batch_loss(params, config, batch):
+    """The mean over tokenized documents of each one's mean loss per position.
+
+    A batch of one document is exactly that document's loss.
+    """
+    return mean([mean(token_losses(params, config, tokens)) for tokens in batch])
+
+
 def train_step(params, config, batch, adam, lr):
     """One step on a batch of tokenized documents; returns the loss before the update.
 
-    The loss is the mean over documents of each document's mean loss per
-    position, so a batch of one is exactly one document's loss. A loss or
-    gradient that is not a finite number raises ArithmeticError before any
-    parameter changes.
+    A loss or gradient that is not a finite number raises ArithmeticError
+    before any parameter changes.
     """
-    loss = mean([mean(token_losses(params, config, tokens)) for tokens in batch])
+    loss = batch_loss(params, config, batch)
     loss.backward()
     if not math.isfinite(loss.data + sum(p.grad for p in adam.params)):
         raise ArithmeticError("the loss or a gradient is no longer a finite number")
@@ -438,6 +444,16 @@ def sample(params, config, bos, rng, temperature, prompt=(), top_k=None):
 # ===========================================================================
 
 EVAL_DOCS = 250  # documents per side in the held-out evaluation (see evaluate)
+
+
+def split_docs(docs, val_fraction):
+    """(training docs, held-out docs): the held-out ones are the last val_fraction of docs.
+
+    Taking them from the end keeps the first training documents, and so the
+    default run, the same as with no held-out set at all.
+    """
+    n_train = len(docs) - int(len(docs) * val_fraction)
+    return docs[:n_train], docs[n_train:]
 
 
 def evaluate(params, config, tokenizer, docs):
@@ -823,8 +839,7 @@ def run(args, ckpt, docs, tokenizer, config):
         steps_trained = ckpt["steps_trained"]
         print(f"loaded {args.load}: trained for {steps_trained} steps")
     docs = docs or []
-    n_held_out = int(len(docs) * args.val_fraction)
-    train_docs, held_out = docs[: len(docs) - n_held_out], docs[len(docs) - n_held_out :]
+    train_docs, held_out = split_docs(docs, args.val_fraction)
     if docs:
         print(f"training docs: {len(train_docs)} | held-out docs: {len(held_out)}")
 

@@ -882,7 +882,7 @@ def run(args, ckpt, docs, tokenizer, config):
         if docs:
             new += text not in seen
             note = "in training data" if text in seen else "new, a held-out doc" if text in held else "new"
-            note = f"{' ' * (config.block_size - len(text))} ({note})"
+            note = f"{' ' * (config.block_size - len(text))}  ({note})"
         print(f"sample {i + 1:2d}: {text}{note}")
     if docs and args.samples:
         print(f"{new} of {args.samples} samples are new (not in the training data)")

@@ -567,7 +567,8 @@ def checkpoint_problem(ckpt):
     for name, (rows, cols) in expected.items():
         matrix = weights[name]
         if not (isinstance(matrix, list) and len(matrix) == rows and all(isinstance(r, list) and len(r) == cols for r in matrix)):
-            return f"params {name} should be {rows} x {cols} for this config"
+            found = f"{len(matrix)} rows" if isinstance(matrix, list) else type(matrix).__name__
+            return f"params {name} should be {rows} x {cols} for its config and vocab, but has {found}"
         if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for r in matrix for x in r):
             return f"params {name} holds something other than finite numbers"
     return None
@@ -659,7 +660,7 @@ def train(params, config, tokenizer, train_docs, adam, args):
             elapsed = time.perf_counter() - start
             per_step = elapsed / (step + 1)
             print(
-                f"step {step + 1:4d} / {args.steps:4d} | loss {losses[-1]:.4f}"
+                f"step {step + 1:4d} / {args.steps:4d} | loss {loss_text(losses[-1])}"
                 f" | {1000 * per_step:5.1f} ms/step | {duration(per_step * (args.steps - step - 1))} left",
                 end=end,
                 flush=True,
@@ -671,6 +672,10 @@ def train(params, config, tokenizer, train_docs, adam, args):
     if not all(math.isfinite(p.data) for p in adam.params):  # the last update can still overflow
         raise TrainingDiverged(len(losses))
     return losses, time.perf_counter() - start, interrupt.requested
+
+
+def loss_text(x):
+    return f"{x:.4f}" if x < 1e5 else f"{x:.3e}"  # a diverging loss stays readable
 
 
 def duration(seconds):
@@ -693,8 +698,9 @@ def loss_curve(losses, width=50):
     low, high = min(means), max(means)
     scale = (len(bars) - 1) / (high - low) if high > low else 0.0
     line = "".join(bars[round((m - low) * scale)] for m in means)
-    steps = f"{len(losses) // windows} steps" if len(losses) % windows == 0 else "steps"
-    return f"loss curve: {means[0]:.2f} {line} {means[-1]:.2f} (mean of each window of {steps})"
+    per_bar = len(losses) / windows
+    steps = f"{'' if per_bar.is_integer() else 'about '}{round(per_bar)} step{'s' * (round(per_bar) != 1)}"
+    return f"loss curve: {means[0]:.2f} {line} {means[-1]:.2f} (each bar: the mean loss of {steps})"
 
 
 # The command line.
@@ -719,19 +725,14 @@ def whole_number(minimum):
     return parse
 
 
-def number_in(low, high=math.inf, low_inclusive=True, high_inclusive=False, hint=""):
+def number(valid, expected):
     def parse(text):
         try:
             value = float(text)
         except ValueError:
             value = math.nan
-        above = value >= low if low_inclusive else value > low
-        below = value <= high if high_inclusive else value < high
-        if not (math.isfinite(value) and above and below):
-            where = f"{'[' if low_inclusive else '('}{low:g}, {high:g}{']' if high_inclusive else ')'}"
-            if high == math.inf:
-                where = f">= {low:g}" if low_inclusive else f"> {low:g}"
-            raise argparse.ArgumentTypeError(f"expected a number {where}, got '{text}'{hint}")
+        if not (math.isfinite(value) and valid(value)):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got '{text}'")
         return value
 
     return parse
@@ -739,6 +740,7 @@ def number_in(low, high=math.inf, low_inclusive=True, high_inclusive=False, hint
 
 DEFAULT_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "names.txt")
 MODEL_DEFAULTS = {"n_layer": 1, "n_embd": 16, "n_head": 4, "block_size": 16}
+MAX_PARAMS = 5_000_000  # at about 3 us per parameter and position, a step would take a minute
 
 
 def build_parser():
@@ -748,7 +750,7 @@ def build_parser():
     )
     data = p.add_argument_group("data")
     data.add_argument("--data", metavar="PATH", help="text file, one document per line (default: names.txt beside this script)")
-    data.add_argument("--val-fraction", type=number_in(0, 1), default=0.1, help="share of the shuffled documents, taken from the end, held out from training (default: %(default)s)")
+    data.add_argument("--val-fraction", type=number(lambda x: 0 <= x < 1, "a fraction from 0 up to (not including) 1"), default=0.1, help="share of the shuffled documents, taken from the end, held out from training (default: %(default)s)")
     data.add_argument("--seed", type=int, default=42, help="seeds the one random stream: shuffle, initial weights, samples (default: %(default)s)")
     model = p.add_argument_group("model (with --load, taken from the checkpoint)")
     for name, default in MODEL_DEFAULTS.items():
@@ -758,12 +760,12 @@ def build_parser():
     training = p.add_argument_group("training")
     training.add_argument("--steps", type=whole_number(0), default=1000, help="training steps; 0 only samples, with --load (default: %(default)s)")
     training.add_argument("--batch-size", type=whole_number(1), default=1, metavar="B", help="documents per step (default: %(default)s)")
-    training.add_argument("--lr", type=number_in(0, low_inclusive=False), default=0.01, help="learning rate at the first step, decayed linearly to 0 (default: %(default)s)")
+    training.add_argument("--lr", type=number(lambda x: x > 0, "a positive number"), default=0.01, help="learning rate at the first step, decayed linearly to 0 (default: %(default)s)")
     training.add_argument("--save", metavar="PATH", help="write a checkpoint here after training (default: none)")
     training.add_argument("--eval-docs", type=whole_number(0), default=EVAL_DOCS, metavar="N", help="held-out documents, and as many training documents, to evaluate after training; 0 skips (default: %(default)s)")
     sampling = p.add_argument_group("sampling")
     sampling.add_argument("--samples", type=whole_number(0), default=20, metavar="N", help="documents to generate (default: %(default)s)")
-    sampling.add_argument("--temperature", type=number_in(0.001, hint=" (for greedy sampling use --top-k 1)"), default=0.5, help="below 1: safer samples; above 1: wilder (default: %(default)s)")
+    sampling.add_argument("--temperature", type=number(lambda x: x >= 0.001, "a number >= 0.001 (for greedy sampling use --top-k 1)"), default=0.5, help="below 1: safer samples; above 1: wilder (default: %(default)s)")
     sampling.add_argument("--top-k", type=whole_number(1), metavar="K", help="draw only among the K most likely tokens (default: all)")
     sampling.add_argument("--prompt", default="", metavar="PREFIX", help="every sample starts with PREFIX (default: none)")
     return p
@@ -771,6 +773,8 @@ def build_parser():
 
 def check_save_path(path):
     folder = os.path.dirname(os.path.abspath(path))
+    if not path or path.endswith(("/", os.sep)):
+        raise InputError(f"argument --save: expected a file name, got '{path}'")
     if os.path.isdir(path):
         raise InputError(f"argument --save: '{path}' is a folder; give a file name")
     if not os.path.isdir(folder):
@@ -785,7 +789,7 @@ def prepare(args):
     Fills in the model flags (from the defaults or the checkpoint). Raises
     InputError with a one-line message for anything that cannot work.
     """
-    ckpt = read_checkpoint(args.load) if args.load else None
+    ckpt = read_checkpoint(args.load) if args.load is not None else None
     if args.steps == 0 and ckpt is None:
         raise InputError("argument --steps: 0 steps only samples from a saved model: add --load PATH")
     for key, default in MODEL_DEFAULTS.items():
@@ -795,11 +799,17 @@ def prepare(args):
         setattr(args, key, ckpt["config"][key] if ckpt else default if given is None else given)
     if args.n_embd % args.n_head:
         raise InputError(f"argument --n-head: --n-embd ({args.n_embd}) must be divisible by --n-head ({args.n_head})")
+    size = 12 * args.n_layer * args.n_embd**2 + args.block_size * args.n_embd  # before the vocabulary is known
+    if size > MAX_PARAMS:
+        raise InputError(
+            f"argument --n-embd: a model with --n-layer {args.n_layer}, --n-embd {args.n_embd} and --block-size"
+            f" {args.block_size} has over {MAX_PARAMS:,} parameters, too many for pure Python; choose smaller sizes"
+        )
 
     # Sampling from a checkpoint needs no data; a data file given anyway marks which samples are new.
     docs = None
     if ckpt is None or args.steps > 0 or args.data is not None:
-        path = args.data or DEFAULT_DATA
+        path = DEFAULT_DATA if args.data is None else args.data
         docs = read_data(path)
     tokenizer = Tokenizer(ckpt["vocab"]) if ckpt else Tokenizer.from_docs(docs)
     if docs is not None:
@@ -816,13 +826,13 @@ def prepare(args):
         raise InputError(f"argument --prompt: characters not in the vocabulary: {' '.join(repr(ch) for ch in unknown)}")
     if len(args.prompt) >= config.block_size:
         raise InputError(f"argument --prompt: at most {config.block_size - 1} characters fit in --block-size {config.block_size}, got {len(args.prompt)}")
-    if args.save:
+    if args.save is not None:
         check_save_path(args.save)
     return ckpt, docs, tokenizer, config
 
 
 def run(args, ckpt, docs, tokenizer, config):
-    """Shuffle, build the model, train, evaluate, save and sample; returns the exit status."""
+    """Shuffle, build the model, train, save, evaluate and sample; returns the exit status."""
     # One random stream, used in this order: shuffle, initial weights, samples.
     rng = random.Random(args.seed)
     if docs is not None:
@@ -843,6 +853,7 @@ def run(args, ckpt, docs, tokenizer, config):
     if docs:
         print(f"training docs: {len(train_docs)} | held-out docs: {len(held_out)}")
 
+    interrupted = False
     if args.steps > 0:
         try:
             losses, seconds, interrupted = train(params, config, tokenizer, train_docs, Adam(flat_params(params)), args)
@@ -852,46 +863,51 @@ def run(args, ckpt, docs, tokenizer, config):
         steps_trained += len(losses)
         print(f"trained {len(losses)} steps in {seconds:.1f} s ({1000 * seconds / len(losses):.1f} ms per step)")
         print(loss_curve(losses))
-        if interrupted:
-            if args.save:
-                save_checkpoint(args.save, params, config, tokenizer, steps_trained, ckpt_docs(ckpt, docs))
-                print(f"saved {args.save}")
-            print(f"stopped by Ctrl-C after step {len(losses)}", file=sys.stderr)
-            return 130
+    if args.save is not None:
+        try:
+            save_checkpoint(args.save, params, config, tokenizer, steps_trained, len(docs) or ckpt["num_docs"])
+        except OSError as e:
+            print(f"microgpt.py: error: could not write the checkpoint '{args.save}': {e.strerror or e}", file=sys.stderr)
+            return 1
+        print(f"saved {args.save}")
+    if interrupted:
+        print(f"stopped by Ctrl-C after step {len(losses)}", file=sys.stderr)
+        return 130
     if held_out and args.eval_docs:
-        n = min(args.eval_docs, len(held_out))
-        val_loss, val_err, val_tokens = evaluate(params, config, tokenizer, held_out[:n])
-        train_loss, train_err, _ = evaluate(params, config, tokenizer, train_docs[:n])
-        print(
-            f"held-out loss {val_loss:.4f} ± {val_err:.4f} ({n} docs, {val_tokens} tokens)"
-            f" | training loss {train_loss:.4f} ± {train_err:.4f} ({n} docs)"
-            f" | uniform guess {math.log(config.vocab_size):.4f}"
-        )
+        report_evaluation(params, config, tokenizer, train_docs, held_out, args.eval_docs)
     elif docs and not held_out:
         print("no held-out docs (too few docs for --val-fraction): evaluation skipped")
-    if args.save:
-        save_checkpoint(args.save, params, config, tokenizer, steps_trained, ckpt_docs(ckpt, docs))
-        print(f"saved {args.save}")
-
     print("\n--- inference (new, hallucinated names) ---")
+    print_samples(params, config, tokenizer, rng, args, train_docs, held_out)
+    return 0
+
+
+def report_evaluation(params, config, tokenizer, train_docs, held_out, n_docs):
+    """One line: loss on the first n_docs held-out docs, and on as many training docs."""
+    n = min(n_docs, len(held_out))
+    val_loss, val_err, val_tokens = evaluate(params, config, tokenizer, held_out[:n])
+    train_loss, train_err, _ = evaluate(params, config, tokenizer, train_docs[:n])
+    print(
+        f"held-out loss {loss_text(val_loss)} ± {val_err:.4f} ({n} docs, {val_tokens} tokens)"
+        f" | training loss {loss_text(train_loss)} ± {train_err:.4f} ({n} docs)"
+        f" | uniform guess {math.log(config.vocab_size):.4f}"
+    )
+
+
+def print_samples(params, config, tokenizer, rng, args, train_docs, held_out):
+    """Each sample on a line, noted as seen in training or new, and a count of the new ones."""
     prompt, seen, held = tokenizer.encode(args.prompt), set(train_docs), set(held_out)
     new = 0
     for i in range(args.samples):
         text = tokenizer.decode(sample(params, config, tokenizer.bos, rng, args.temperature, prompt, args.top_k))
         note = ""
-        if docs:
-            new += text not in seen
-            note = "in training data" if text in seen else "new, a held-out doc" if text in held else "new"
+        if train_docs:  # without data (sampling from a checkpoint) there is nothing to compare with
+            new += bool(text) and text not in seen
+            note = "empty" if not text else "in training data" if text in seen else "new, a held-out doc" if text in held else "new"
             note = f"{' ' * (config.block_size - len(text))}  ({note})"
         print(f"sample {i + 1:2d}: {text}{note}")
-    if docs and args.samples:
+    if train_docs and args.samples:
         print(f"{new} of {args.samples} samples are new (not in the training data)")
-    return 0
-
-
-def ckpt_docs(ckpt, docs):
-    """How many documents the run shuffled: recorded so a loaded run can replay the stream."""
-    return len(docs) if docs else ckpt["num_docs"]
 
 
 def main(argv=None):

@@ -73,9 +73,9 @@ class Value:
     __slots__ = ("data", "grad", "_children", "_local_grads")
 
     def __init__(self, data, children=(), local_grads=()):
-        self.data = data                # the number itself, set in the forward pass
-        self.grad = 0.0                 # d loss / d this number, set by backward()
-        self._children = children       # the inputs of the operation that made it
+        self.data = data  # the number itself, set in the forward pass
+        self.grad = 0.0  # d loss / d this number, set by backward()
+        self._children = children  # the inputs of the operation that made it
         self._local_grads = local_grads  # d this / d each child, in the same order
 
     def __repr__(self):
@@ -168,10 +168,11 @@ class Value:
 
 # Fused operations. Each builds one node (or one per output) whose local
 # gradients are written out by hand, instead of a chain of atomic nodes. The
-# numbers are the ones the composition of + * exp log would give; the graph is
-# just much smaller, which is where most of the speed comes from. The tests
-# check every one against its composition and against finite differences.
-# (linear and rmsnorm, in the model below, are built the same way.)
+# numbers agree with what the composition of + * exp log would give (up to
+# rounding in the last bits); the graph is just much smaller, which is where
+# most of the speed comes from. The tests check every one against its
+# composition and against finite differences. (linear and rmsnorm, in the model
+# below, are built the same way.)
 
 
 def mean(values):
@@ -231,26 +232,30 @@ class GPTConfig:
     block_size: int = 16  # the most positions the model can see
 
 
-def init_params(config, rng, std=0.08):
-    """Every weight matrix of the model, by name, drawn from a normal distribution."""
-
-    def matrix(n_out, n_in):
-        return [[Value(rng.gauss(0, std)) for _ in range(n_in)] for _ in range(n_out)]
-
+def param_shapes(config):
+    """The name and (rows, columns) of every weight matrix, in the order they are drawn."""
     e = config.n_embd
-    params = {
-        "wte": matrix(config.vocab_size, e),  # token embeddings
-        "wpe": matrix(config.block_size, e),  # position embeddings
-        "lm_head": matrix(config.vocab_size, e),  # hidden state -> logits
+    shapes = {
+        "wte": (config.vocab_size, e),  # token embeddings
+        "wpe": (config.block_size, e),  # position embeddings
+        "lm_head": (config.vocab_size, e),  # hidden state -> logits
     }
     for i in range(config.n_layer):
-        params[f"layer{i}.attn_wq"] = matrix(e, e)
-        params[f"layer{i}.attn_wk"] = matrix(e, e)
-        params[f"layer{i}.attn_wv"] = matrix(e, e)
-        params[f"layer{i}.attn_wo"] = matrix(e, e)
-        params[f"layer{i}.mlp_fc1"] = matrix(4 * e, e)
-        params[f"layer{i}.mlp_fc2"] = matrix(e, 4 * e)
-    return params
+        shapes[f"layer{i}.attn_wq"] = (e, e)
+        shapes[f"layer{i}.attn_wk"] = (e, e)
+        shapes[f"layer{i}.attn_wv"] = (e, e)
+        shapes[f"layer{i}.attn_wo"] = (e, e)
+        shapes[f"layer{i}.mlp_fc1"] = (4 * e, e)
+        shapes[f"layer{i}.mlp_fc2"] = (e, 4 * e)
+    return shapes
+
+
+def init_params(config, rng, std=0.08):
+    """Every weight matrix of the model, by name, drawn from a normal distribution."""
+    return {
+        name: [[Value(rng.gauss(0, std)) for _ in range(n_in)] for _ in range(n_out)]
+        for name, (n_out, n_in) in param_shapes(config).items()
+    }
 
 
 def flat_params(params):
@@ -316,7 +321,7 @@ def gpt(params, config, token, pos, keys, values):
     call appends the current position to them.
     """
     x = [t + p for t, p in zip(params["wte"][token], params["wpe"][pos])]
-    x = rmsnorm(x)
+    x = rmsnorm(x)  # the embeddings are normalized once before the first layer too
     for i in range(config.n_layer):
         # attention, added to the residual stream
         h = rmsnorm(x)
@@ -370,16 +375,20 @@ class Adam:
         self.t += 1
         b1, b2, eps = self.beta1, self.beta2, self.eps
         m_correction, v_correction = 1 - b1**self.t, 1 - b2**self.t
-        grads = [p.grad for p in self.params]
-        self.m = [b1 * m + (1 - b1) * g for m, g in zip(self.m, grads)]
-        self.v = [b2 * v + (1 - b2) * g**2 for v, g in zip(self.v, grads)]
+        new_m, new_v = [], []
         for p, m, v in zip(self.params, self.m, self.v):
+            g = p.grad
+            m = b1 * m + (1 - b1) * g  # running mean of the gradient
+            v = b2 * v + (1 - b2) * g**2  # running mean of its square
+            new_m.append(m)
+            new_v.append(v)
             p.data -= lr * (m / m_correction) / ((v / v_correction) ** 0.5 + eps)
             p.grad = 0.0
+        self.m, self.v = new_m, new_v
 
 
 def learning_rate(step, steps, lr):
-    """Linear decay: the full rate at the first step, falling towards 0 at the last."""
+    """Linear decay: the full rate at step 0, down to lr / steps at the last step."""
     return lr * (1 - step / steps)
 
 
@@ -525,17 +534,22 @@ class InputError(Exception):
     """A problem with what the user asked for, reported as one line before any training."""
 
 
+def file_error(flag, path, error):
+    """The one-line message for a file that cannot be opened or read."""
+    if isinstance(error, FileNotFoundError):
+        return InputError(f"argument {flag}: no such file: '{path}'")
+    if isinstance(error, IsADirectoryError):
+        return InputError(f"argument {flag}: '{path}' is a folder, not a file")
+    return InputError(f"argument {flag}: cannot read '{path}': {error.strerror or error}")
+
+
 def read_checkpoint(path):
     """The checkpoint at path as a dict, after checking everything a run relies on."""
     try:
         with open(path, encoding="utf-8") as f:
             ckpt = json.load(f)
-    except FileNotFoundError:
-        raise InputError(f"argument --load: no such file: '{path}'") from None
-    except IsADirectoryError:
-        raise InputError(f"argument --load: '{path}' is a folder, not a checkpoint file") from None
     except OSError as e:
-        raise InputError(f"argument --load: cannot read '{path}': {e.strerror}") from None
+        raise file_error("--load", path, e) from None
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise InputError(f"argument --load: '{path}' is not a microgpt checkpoint (not JSON text)") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
@@ -561,7 +575,7 @@ def checkpoint_problem(ckpt):
         if not is_count(ckpt.get(key), 0):
             return f"{key} must be a whole number >= 0"
     weights = ckpt.get("params")
-    expected = {name: (len(m), len(m[0])) for name, m in init_params(checkpoint_config(ckpt), NoRandom()).items()}
+    expected = param_shapes(checkpoint_config(ckpt))
     if not isinstance(weights, dict) or set(weights) != set(expected):
         return f"params must hold exactly {', '.join(expected)}"
     for name, (rows, cols) in expected.items():
@@ -576,13 +590,6 @@ def checkpoint_problem(ckpt):
 
 def is_count(x, minimum):
     return isinstance(x, int) and not isinstance(x, bool) and x >= minimum
-
-
-class NoRandom:
-    """Stands in for a generator where only the shapes of init_params matter."""
-
-    def gauss(self, mu, sigma):
-        return 0.0
 
 
 def checkpoint_config(ckpt):
@@ -600,14 +607,10 @@ def read_data(path):
     """The documents of a data file, or an InputError that says what is wrong with it."""
     try:
         docs = load_docs(path)
-    except FileNotFoundError:
-        raise InputError(f"argument --data: no such file: '{path}'") from None
-    except IsADirectoryError:
-        raise InputError(f"argument --data: '{path}' is a folder; give a text file with one document per line") from None
+    except OSError as e:
+        raise file_error("--data", path, e) from None
     except UnicodeDecodeError as e:
         raise InputError(f"argument --data: '{path}' is not UTF-8 text (byte {e.start} cannot be decoded)") from None
-    except OSError as e:
-        raise InputError(f"argument --data: cannot read '{path}': {e.strerror}") from None
     if not docs:
         raise InputError(f"argument --data: '{path}' has no documents (every line is blank)")
     return docs
@@ -799,12 +802,6 @@ def prepare(args):
         setattr(args, key, ckpt["config"][key] if ckpt else default if given is None else given)
     if args.n_embd % args.n_head:
         raise InputError(f"argument --n-head: --n-embd ({args.n_embd}) must be divisible by --n-head ({args.n_head})")
-    size = 12 * args.n_layer * args.n_embd**2 + args.block_size * args.n_embd  # before the vocabulary is known
-    if size > MAX_PARAMS:
-        raise InputError(
-            f"argument --n-embd: a model with --n-layer {args.n_layer}, --n-embd {args.n_embd} and --block-size"
-            f" {args.block_size} has over {MAX_PARAMS:,} parameters, too many for pure Python; choose smaller sizes"
-        )
 
     # Sampling from a checkpoint needs no data; a data file given anyway marks which samples are new.
     docs = None
@@ -818,6 +815,12 @@ def prepare(args):
             shown = " ".join(repr(ch) for ch in unknown[:10])
             raise InputError(f"argument --data: '{path}' has characters the checkpoint's vocabulary lacks: {shown}")
     config = GPTConfig(vocab_size=tokenizer.vocab_size, **{key: getattr(args, key) for key in MODEL_DEFAULTS})
+    size = sum(rows * cols for rows, cols in param_shapes(config).values())
+    if size > MAX_PARAMS:
+        raise InputError(
+            f"argument --n-embd: a model with --n-layer {args.n_layer}, --n-embd {args.n_embd} and --block-size"
+            f" {args.block_size} has {size:,} parameters, over the {MAX_PARAMS:,} pure Python can train; choose smaller sizes"
+        )
 
     if args.top_k is not None and args.top_k > config.vocab_size:
         raise InputError(f"argument --top-k: expected 1 to {config.vocab_size} (the vocabulary size), got {args.top_k}")

@@ -452,7 +452,7 @@ def sample(params, config, bos, rng, temperature, prompt=(), top_k=None):
 # it, and the model does not depend on any of it.
 # ===========================================================================
 
-EVAL_DOCS = 250  # documents per side in the held-out evaluation (see evaluate)
+EVAL_DOCS = 200  # documents per side in the held-out evaluation (see evaluate)
 
 
 def split_docs(docs, val_fraction):
@@ -520,6 +520,9 @@ def save_checkpoint(path, params, config, tokenizer, steps_trained, num_docs):
     folder = os.path.dirname(os.path.abspath(path))
     fd, temporary = tempfile.mkstemp(dir=folder, prefix=".microgpt-", suffix=".tmp")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # the permissions open() would give, not mkstemp's private ones
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -651,7 +654,7 @@ def train(params, config, tokenizer, train_docs, adam, args):
     """
     tokens = [tokenizer.doc_tokens(doc) for doc in train_docs]
     end = "\r" if sys.stdout.isatty() else "\n"  # a terminal shows one updating line
-    losses, start = [], time.perf_counter()
+    losses, start, width = [], time.perf_counter(), 0
     with StopOnInterrupt() as interrupt:
         for step in range(args.steps):
             first = step * args.batch_size
@@ -662,12 +665,12 @@ def train(params, config, tokenizer, train_docs, adam, args):
                 raise TrainingDiverged(step + 1) from None
             elapsed = time.perf_counter() - start
             per_step = elapsed / (step + 1)
-            print(
+            line = (
                 f"step {step + 1:4d} / {args.steps:4d} | loss {loss_text(losses[-1])}"
-                f" | {1000 * per_step:5.1f} ms/step | {duration(per_step * (args.steps - step - 1))} left",
-                end=end,
-                flush=True,
+                f" | {1000 * per_step:5.1f} ms/step | {duration(per_step * (args.steps - step - 1))} left"
             )
+            width = max(width, len(line))
+            print(line.ljust(width) if end == "\r" else line, end=end, flush=True)  # cover a longer line before it
             if interrupt.requested:
                 break
     if end == "\r":

@@ -92,6 +92,9 @@ def test_checkpoint_round_trip_keeps_every_weight_exactly(tmp_path):
     assert ckpt["config"] == {"n_layer": 1, "n_embd": 4, "n_head": 2, "block_size": 6}
     assert ckpt["params"] == {name: [[p.data for p in row] for row in m] for name, m in params.items()}
     assert path.read_text(encoding="utf-8").count("\n") > sum(len(m) for m in params.values())  # a row per line
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable like any file the user writes
 
 
 def test_saved_then_loaded_model_gives_the_same_samples_without_data(tmp_path):

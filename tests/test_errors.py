@@ -97,6 +97,7 @@ def test_bad_input_gets_one_line_exit_2_and_writes_nothing(workdir, flags, words
     assert result.stdout == ""  # found before any training
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("microgpt.py: error: "), result.stderr
+    assert "Traceback" not in result.stderr
     for word in words:
         assert word in lines[0]
     assert sorted(os.listdir(workdir)) == before

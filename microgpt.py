@@ -355,7 +355,10 @@ def token_losses(params, config, tokens):
     """Cross-entropy at each position of one tokenized document (at most block_size positions)."""
     keys, values = empty_cache(config)
     n = min(config.block_size, len(tokens) - 1)
-    return [cross_entropy(gpt(params, config, tokens[pos], pos, keys, values), tokens[pos + 1]) for pos in range(n)]
+    return [
+        cross_entropy(gpt(params, config, tokens[pos], pos, keys, values), tokens[pos + 1])
+        for pos in range(n)
+    ]
 
 
 class Adam:
@@ -499,13 +502,19 @@ def checkpoint_text(params, config, tokenizer, steps_trained, num_docs):
         "num_docs": num_docs,
     }
     lines = ["{"]
-    lines += [f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}," for key, value in header.items()]
+    lines += [
+        f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}," for key, value in header.items()
+    ]
     lines.append('  "params": {')
     for n, (name, matrix) in enumerate(params.items()):
         # allow_nan=False: a weight that is not a finite number stops the save
         rows = [json.dumps([p.data for p in row], allow_nan=False) for row in matrix]
         last = n == len(params) - 1
-        lines.append(f"    {json.dumps(name)}: [\n      " + ",\n      ".join(rows) + ("\n    ]" if last else "\n    ],"))
+        lines.append(
+            f"    {json.dumps(name)}: [\n      "
+            + ",\n      ".join(rows)
+            + ("\n    ]" if last else "\n    ],")
+        )
     lines += ["  }", "}", ""]
     return "\n".join(lines)
 
@@ -556,9 +565,13 @@ def read_checkpoint(path):
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise InputError(f"argument --load: '{path}' is not a microgpt checkpoint (not JSON text)") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise InputError(f"argument --load: '{path}' is not a microgpt checkpoint (no \"format\": \"{CHECKPOINT_FORMAT}\")")
+        raise InputError(
+            f'argument --load: \'{path}\' is not a microgpt checkpoint (no "format": "{CHECKPOINT_FORMAT}")'
+        )
     if ckpt.get("version") != CHECKPOINT_VERSION:
-        raise InputError(f"argument --load: '{path}' is checkpoint version {ckpt.get('version')!r}; this script reads version {CHECKPOINT_VERSION}")
+        raise InputError(
+            f"argument --load: '{path}' is checkpoint version {ckpt.get('version')!r}; this script reads version {CHECKPOINT_VERSION}"
+        )
     problem = checkpoint_problem(ckpt)
     if problem:
         raise InputError(f"argument --load: '{path}' is damaged: {problem}")
@@ -572,7 +585,11 @@ def checkpoint_problem(ckpt):
         return f"config must give {', '.join(CONFIG_KEYS)} as whole numbers >= 1"
     if config["n_embd"] % config["n_head"]:
         return "config n_embd is not divisible by n_head"
-    if not isinstance(vocab, list) or not all(isinstance(ch, str) and len(ch) == 1 for ch in vocab) or len(set(vocab)) != len(vocab):
+    if (
+        not isinstance(vocab, list)
+        or not all(isinstance(ch, str) and len(ch) == 1 for ch in vocab)
+        or len(set(vocab)) != len(vocab)
+    ):
         return "vocab must be a list of distinct single characters"
     for key in ("steps_trained", "num_docs"):
         if not is_count(ckpt.get(key), 0):
@@ -583,10 +600,18 @@ def checkpoint_problem(ckpt):
         return f"params must hold exactly {', '.join(expected)}"
     for name, (rows, cols) in expected.items():
         matrix = weights[name]
-        if not (isinstance(matrix, list) and len(matrix) == rows and all(isinstance(r, list) and len(r) == cols for r in matrix)):
+        if not (
+            isinstance(matrix, list)
+            and len(matrix) == rows
+            and all(isinstance(r, list) and len(r) == cols for r in matrix)
+        ):
             found = f"{len(matrix)} rows" if isinstance(matrix, list) else type(matrix).__name__
             return f"params {name} should be {rows} x {cols} for its config and vocab, but has {found}"
-        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for r in matrix for x in r):
+        if not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+            for r in matrix
+            for x in r
+        ):
             return f"params {name} holds something other than finite numbers"
     return None
 
@@ -613,7 +638,9 @@ def read_data(path):
     except OSError as e:
         raise file_error("--data", path, e) from None
     except UnicodeDecodeError as e:
-        raise InputError(f"argument --data: '{path}' is not UTF-8 text (byte {e.start} cannot be decoded)") from None
+        raise InputError(
+            f"argument --data: '{path}' is not UTF-8 text (byte {e.start} cannot be decoded)"
+        ) from None
     if not docs:
         raise InputError(f"argument --data: '{path}' has no documents (every line is blank)")
     return docs
@@ -660,7 +687,9 @@ def train(params, config, tokenizer, train_docs, adam, args):
             first = step * args.batch_size
             batch = [tokens[(first + j) % len(tokens)] for j in range(args.batch_size)]
             try:
-                losses.append(train_step(params, config, batch, adam, learning_rate(step, args.steps, args.lr)))
+                losses.append(
+                    train_step(params, config, batch, adam, learning_rate(step, args.steps, args.lr))
+                )
             except ArithmeticError:  # also an overflow inside Adam
                 raise TrainingDiverged(step + 1) from None
             elapsed = time.perf_counter() - start
@@ -669,8 +698,8 @@ def train(params, config, tokenizer, train_docs, adam, args):
                 f"step {step + 1:4d} / {args.steps:4d} | loss {loss_text(losses[-1])}"
                 f" | {1000 * per_step:5.1f} ms/step | {duration(per_step * (args.steps - step - 1))} left"
             )
-            width = max(width, len(line))
-            print(line.ljust(width) if end == "\r" else line, end=end, flush=True)  # cover a longer line before it
+            width = max(width, len(line))  # padding covers any longer line drawn before
+            print(line.ljust(width) if end == "\r" else line, end=end, flush=True)
             if interrupt.requested:
                 break
     if end == "\r":
@@ -755,25 +784,83 @@ def build_parser():
         description="Train a tiny GPT on a file with one document per line, then sample new ones.",
     )
     data = p.add_argument_group("data")
-    data.add_argument("--data", metavar="PATH", help="text file, one document per line (default: names.txt beside this script)")
-    data.add_argument("--val-fraction", type=number(lambda x: 0 <= x < 1, "a fraction from 0 up to (not including) 1"), default=0.1, help="share of the shuffled documents, taken from the end, held out from training (default: %(default)s)")
-    data.add_argument("--seed", type=int, default=42, help="seeds the one random stream: shuffle, initial weights, samples (default: %(default)s)")
+    data.add_argument(
+        "--data",
+        metavar="PATH",
+        help="text file, one document per line (default: names.txt beside this script)",
+    )
+    data.add_argument(
+        "--val-fraction",
+        type=number(lambda x: 0 <= x < 1, "a fraction from 0 up to (not including) 1"),
+        default=0.1,
+        help="share of the shuffled documents, taken from the end, held out from training (default: %(default)s)",
+    )
+    data.add_argument(
+        "--seed",
+        type=int,
+        default=42,
+        help="seeds the one random stream: shuffle, initial weights, samples (default: %(default)s)",
+    )
     model = p.add_argument_group("model (with --load, taken from the checkpoint)")
     for name, default in MODEL_DEFAULTS.items():
         flag = "--" + name.replace("_", "-")
         model.add_argument(flag, type=whole_number(1), metavar="N", help=f"(default: {default})")
-    model.add_argument("--load", metavar="PATH", help="start from this checkpoint instead of random weights (default: none)")
+    model.add_argument(
+        "--load", metavar="PATH", help="start from this checkpoint instead of random weights (default: none)"
+    )
     training = p.add_argument_group("training")
-    training.add_argument("--steps", type=whole_number(0), default=1000, help="training steps; 0 only samples, with --load (default: %(default)s)")
-    training.add_argument("--batch-size", type=whole_number(1), default=1, metavar="B", help="documents per step (default: %(default)s)")
-    training.add_argument("--lr", type=number(lambda x: x > 0, "a positive number"), default=0.01, help="learning rate at the first step, decayed linearly to 0 (default: %(default)s)")
-    training.add_argument("--save", metavar="PATH", help="write a checkpoint here after training (default: none)")
-    training.add_argument("--eval-docs", type=whole_number(0), default=EVAL_DOCS, metavar="N", help="held-out documents, and as many training documents, to evaluate after training; 0 skips (default: %(default)s)")
+    training.add_argument(
+        "--steps",
+        type=whole_number(0),
+        default=1000,
+        help="training steps; 0 only samples, with --load (default: %(default)s)",
+    )
+    training.add_argument(
+        "--batch-size",
+        type=whole_number(1),
+        default=1,
+        metavar="B",
+        help="documents per step (default: %(default)s)",
+    )
+    training.add_argument(
+        "--lr",
+        type=number(lambda x: x > 0, "a positive number"),
+        default=0.01,
+        help="learning rate at the first step, decayed linearly to 0 (default: %(default)s)",
+    )
+    training.add_argument(
+        "--save", metavar="PATH", help="write a checkpoint here after training (default: none)"
+    )
+    training.add_argument(
+        "--eval-docs",
+        type=whole_number(0),
+        default=EVAL_DOCS,
+        metavar="N",
+        help="held-out documents, and as many training documents, to evaluate after training; 0 skips (default: %(default)s)",
+    )
     sampling = p.add_argument_group("sampling")
-    sampling.add_argument("--samples", type=whole_number(0), default=20, metavar="N", help="documents to generate (default: %(default)s)")
-    sampling.add_argument("--temperature", type=number(lambda x: x >= 0.001, "a number >= 0.001 (for greedy sampling use --top-k 1)"), default=0.5, help="below 1: safer samples; above 1: wilder (default: %(default)s)")
-    sampling.add_argument("--top-k", type=whole_number(1), metavar="K", help="draw only among the K most likely tokens (default: all)")
-    sampling.add_argument("--prompt", default="", metavar="PREFIX", help="every sample starts with PREFIX (default: none)")
+    sampling.add_argument(
+        "--samples",
+        type=whole_number(0),
+        default=20,
+        metavar="N",
+        help="documents to generate (default: %(default)s)",
+    )
+    sampling.add_argument(
+        "--temperature",
+        type=number(lambda x: x >= 0.001, "a number >= 0.001 (for greedy sampling use --top-k 1)"),
+        default=0.5,
+        help="below 1: safer samples; above 1: wilder (default: %(default)s)",
+    )
+    sampling.add_argument(
+        "--top-k",
+        type=whole_number(1),
+        metavar="K",
+        help="draw only among the K most likely tokens (default: all)",
+    )
+    sampling.add_argument(
+        "--prompt", default="", metavar="PREFIX", help="every sample starts with PREFIX (default: none)"
+    )
     return p
 
 
@@ -801,10 +888,14 @@ def prepare(args):
     for key, default in MODEL_DEFAULTS.items():
         given, flag = getattr(args, key), "--" + key.replace("_", "-")
         if ckpt and given is not None and given != ckpt["config"][key]:
-            raise InputError(f"argument {flag}: the checkpoint's model has {key} = {ckpt['config'][key]}, not {given}")
+            raise InputError(
+                f"argument {flag}: the checkpoint's model has {key} = {ckpt['config'][key]}, not {given}"
+            )
         setattr(args, key, ckpt["config"][key] if ckpt else default if given is None else given)
     if args.n_embd % args.n_head:
-        raise InputError(f"argument --n-head: --n-embd ({args.n_embd}) must be divisible by --n-head ({args.n_head})")
+        raise InputError(
+            f"argument --n-head: --n-embd ({args.n_embd}) must be divisible by --n-head ({args.n_head})"
+        )
 
     # Sampling from a checkpoint needs no data; a data file given anyway marks which samples are new.
     docs = None
@@ -816,7 +907,9 @@ def prepare(args):
         unknown = sorted(set("".join(docs)) - set(tokenizer.chars))
         if unknown:
             shown = " ".join(repr(ch) for ch in unknown[:10])
-            raise InputError(f"argument --data: '{path}' has characters the checkpoint's vocabulary lacks: {shown}")
+            raise InputError(
+                f"argument --data: '{path}' has characters the checkpoint's vocabulary lacks: {shown}"
+            )
     config = GPTConfig(vocab_size=tokenizer.vocab_size, **{key: getattr(args, key) for key in MODEL_DEFAULTS})
     size = sum(rows * cols for rows, cols in param_shapes(config).values())
     if size > MAX_PARAMS:
@@ -826,12 +919,18 @@ def prepare(args):
         )
 
     if args.top_k is not None and args.top_k > config.vocab_size:
-        raise InputError(f"argument --top-k: expected 1 to {config.vocab_size} (the vocabulary size), got {args.top_k}")
+        raise InputError(
+            f"argument --top-k: expected 1 to {config.vocab_size} (the vocabulary size), got {args.top_k}"
+        )
     unknown = sorted(set(args.prompt) - set(tokenizer.chars))
     if unknown:
-        raise InputError(f"argument --prompt: characters not in the vocabulary: {' '.join(repr(ch) for ch in unknown)}")
+        raise InputError(
+            f"argument --prompt: characters not in the vocabulary: {' '.join(repr(ch) for ch in unknown)}"
+        )
     if len(args.prompt) >= config.block_size:
-        raise InputError(f"argument --prompt: at most {config.block_size - 1} characters fit in --block-size {config.block_size}, got {len(args.prompt)}")
+        raise InputError(
+            f"argument --prompt: at most {config.block_size - 1} characters fit in --block-size {config.block_size}, got {len(args.prompt)}"
+        )
     if args.save is not None:
         check_save_path(args.save)
     return ckpt, docs, tokenizer, config
@@ -862,18 +961,30 @@ def run(args, ckpt, docs, tokenizer, config):
     interrupted = False
     if args.steps > 0:
         try:
-            losses, seconds, interrupted = train(params, config, tokenizer, train_docs, Adam(flat_params(params)), args)
+            losses, seconds, interrupted = train(
+                params, config, tokenizer, train_docs, Adam(flat_params(params)), args
+            )
         except TrainingDiverged as e:
-            print(f"microgpt.py: error: training diverged at step {e}: the loss or the weights are no longer finite numbers; try a smaller --lr", file=sys.stderr)
+            print(
+                f"microgpt.py: error: training diverged at step {e}: the loss or the weights are no longer finite numbers; try a smaller --lr",
+                file=sys.stderr,
+            )
             return 1
         steps_trained += len(losses)
-        print(f"trained {len(losses)} steps in {seconds:.1f} s ({1000 * seconds / len(losses):.1f} ms per step)")
+        print(
+            f"trained {len(losses)} steps in {seconds:.1f} s ({1000 * seconds / len(losses):.1f} ms per step)"
+        )
         print(loss_curve(losses))
     if args.save is not None:
         try:
-            save_checkpoint(args.save, params, config, tokenizer, steps_trained, len(docs) or ckpt["num_docs"])
+            save_checkpoint(
+                args.save, params, config, tokenizer, steps_trained, len(docs) or ckpt["num_docs"]
+            )
         except OSError as e:
-            print(f"microgpt.py: error: could not write the checkpoint '{args.save}': {e.strerror or e}", file=sys.stderr)
+            print(
+                f"microgpt.py: error: could not write the checkpoint '{args.save}': {e.strerror or e}",
+                file=sys.stderr,
+            )
             return 1
         print(f"saved {args.save}")
     if interrupted:
@@ -905,11 +1016,21 @@ def print_samples(params, config, tokenizer, rng, args, train_docs, held_out):
     prompt, seen, held = tokenizer.encode(args.prompt), set(train_docs), set(held_out)
     new = 0
     for i in range(args.samples):
-        text = tokenizer.decode(sample(params, config, tokenizer.bos, rng, args.temperature, prompt, args.top_k))
+        text = tokenizer.decode(
+            sample(params, config, tokenizer.bos, rng, args.temperature, prompt, args.top_k)
+        )
         note = ""
         if train_docs:  # without data (sampling from a checkpoint) there is nothing to compare with
             new += bool(text) and text not in seen
-            note = "empty" if not text else "in training data" if text in seen else "new, a held-out doc" if text in held else "new"
+            note = (
+                "empty"
+                if not text
+                else "in training data"
+                if text in seen
+                else "new, a held-out doc"
+                if text in held
+                else "new"
+            )
             note = f"{' ' * (config.block_size - len(text))}  ({note})"
         print(f"sample {i + 1:2d}: {text}{note}")
     if train_docs and args.samples:
@@ -919,11 +1040,9 @@ def print_samples(params, config, tokenizer, rng, args, train_docs, held_out):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        ckpt, docs, tokenizer, config = prepare(args)
-    except InputError as e:
-        parser.error(str(e))
-    if hasattr(sys.stdout, "reconfigure"):  # a terminal that cannot show a character gets an escape, not a crash
+    if hasattr(
+        sys.stdout, "reconfigure"
+    ):  # a terminal that cannot show a character gets an escape, not a crash
         sys.stdout.reconfigure(errors="backslashreplace")
     # The graph holds no reference cycles, so reference counting frees it after
     # each step; the cycle collector would only rescan its nodes, about a fifth
@@ -931,7 +1050,10 @@ def main(argv=None):
     collecting = gc.isenabled()
     gc.disable()
     try:
+        ckpt, docs, tokenizer, config = prepare(args)
         return run(args, ckpt, docs, tokenizer, config)
+    except InputError as e:
+        parser.error(str(e))
     except KeyboardInterrupt:
         return 130
     finally:

@@ -5,8 +5,6 @@ import os
 import random
 import shutil
 
-import pytest
-
 from helpers import SCRIPT, loss_lines, run_script, sample_names
 from microgpt import (
     DEFAULT_DATA,
@@ -29,8 +27,22 @@ SMALL = ["--steps", 30, "--n-embd", 8, "--n-head", 2, "--block-size", 8, "--samp
 
 def test_flags_default_to_the_reference_configuration():
     args = build_parser().parse_args([])
-    assert (args.steps, args.seed, args.batch_size, args.lr, args.temperature, args.samples) == (1000, 42, 1, 0.01, 0.5, 20)
-    assert (args.val_fraction, args.top_k, args.prompt, args.save, args.load, args.data) == (0.1, None, "", None, None, None)
+    assert (args.steps, args.seed, args.batch_size, args.lr, args.temperature, args.samples) == (
+        1000,
+        42,
+        1,
+        0.01,
+        0.5,
+        20,
+    )
+    assert (args.val_fraction, args.top_k, args.prompt, args.save, args.load, args.data) == (
+        0.1,
+        None,
+        "",
+        None,
+        None,
+        None,
+    )
 
 
 def test_flags_are_parsed():
@@ -39,7 +51,14 @@ def test_flags_are_parsed():
          "--batch-size", "4", "--top-k", "5", "--prompt", "ka", "--val-fraction", "0.25", "--temperature", "0.8"]
     )  # fmt: skip
     assert (args.n_layer, args.n_embd, args.n_head, args.block_size) == (2, 8, 2, 10)
-    assert (args.lr, args.batch_size, args.top_k, args.prompt, args.val_fraction, args.temperature) == (0.003, 4, 5, "ka", 0.25, 0.8)
+    assert (args.lr, args.batch_size, args.top_k, args.prompt, args.val_fraction, args.temperature) == (
+        0.003,
+        4,
+        5,
+        "ka",
+        0.25,
+        0.8,
+    )
 
 
 def test_help_lists_every_flag_with_its_default():
@@ -50,7 +69,15 @@ def test_help_lists_every_flag_with_its_default():
     text = " ".join(result.stdout.split())
     for flag in flags:
         assert flag in text
-    for default in ["(default: 1000)", "(default: 42)", "(default: 16)", "(default: 4)", "(default: 0.01)", "(default: 0.5)", "(default: 0.1)"]:
+    for default in [
+        "(default: 1000)",
+        "(default: 42)",
+        "(default: 16)",
+        "(default: 4)",
+        "(default: 0.01)",
+        "(default: 0.5)",
+        "(default: 0.1)",
+    ]:
         assert default in text
 
 
@@ -91,7 +118,9 @@ def test_checkpoint_round_trip_keeps_every_weight_exactly(tmp_path):
     assert ckpt["vocab"] == ["a", "b", "c"] and ckpt["steps_trained"] == 12 and ckpt["num_docs"] == 2
     assert ckpt["config"] == {"n_layer": 1, "n_embd": 4, "n_head": 2, "block_size": 6}
     assert ckpt["params"] == {name: [[p.data for p in row] for row in m] for name, m in params.items()}
-    assert path.read_text(encoding="utf-8").count("\n") > sum(len(m) for m in params.values())  # a row per line
+    assert path.read_text(encoding="utf-8").count("\n") > sum(
+        len(m) for m in params.values()
+    )  # a row per line
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable like any file the user writes
@@ -105,7 +134,9 @@ def test_saved_then_loaded_model_gives_the_same_samples_without_data(tmp_path):
     lonely = tmp_path / "lonely"
     lonely.mkdir()
     shutil.copy(SCRIPT, lonely / "microgpt.py")
-    loaded = run_script("--load", path, "--steps", 0, "--samples", 6, script=lonely / "microgpt.py", cwd=lonely)
+    loaded = run_script(
+        "--load", path, "--steps", 0, "--samples", 6, script=lonely / "microgpt.py", cwd=lonely
+    )
     assert loaded.returncode == 0, loaded.stderr
     assert not loss_lines(loaded.stdout) and "num docs" not in loaded.stdout
     assert sample_names(loaded.stdout) == sample_names(trained.stdout)
@@ -201,5 +232,7 @@ def test_import_runs_nothing():
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-c", "import microgpt"], cwd=os.path.dirname(SCRIPT), capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", "import microgpt"], cwd=os.path.dirname(SCRIPT), capture_output=True, text=True
+    )
     assert result.returncode == 0 and result.stdout == "" and result.stderr == ""

@@ -70,7 +70,10 @@ BAD_INPUTS = [
     (["--val-fraction", "1"], ["--val-fraction", "fraction", "'1'"]),
     (["--val-fraction", "-0.1"], ["--val-fraction", "fraction"]),
     (["--data", "names.txt", "--prompt", "Q"], ["--prompt", "not in the vocabulary", "'Q'"]),
-    (["--data", "names.txt", "--prompt", "annaannaanna", "--block-size", "12"], ["--prompt", "at most 11 characters"]),
+    (
+        ["--data", "names.txt", "--prompt", "annaannaanna", "--block-size", "12"],
+        ["--prompt", "at most 11 characters"],
+    ),
     (["--load", "missing.json"], ["--load", "no such file", "missing.json"]),
     (["--load", "folder"], ["--load", "folder"]),
     (["--load", "notjson.json"], ["--load", "notjson.json", "not a microgpt checkpoint"]),
@@ -92,7 +95,11 @@ BAD_INPUTS = [
 @pytest.mark.parametrize("flags,words", BAD_INPUTS, ids=[" ".join(f) for f, _ in BAD_INPUTS])
 def test_bad_input_gets_one_line_exit_2_and_writes_nothing(workdir, flags, words):
     before = sorted(os.listdir(workdir))
-    result = run_script(*QUICK, *flags, "--save", "out.json", cwd=workdir) if "--save" not in flags else run_script(*QUICK, *flags, cwd=workdir)
+    result = (
+        run_script(*QUICK, *flags, "--save", "out.json", cwd=workdir)
+        if "--save" not in flags
+        else run_script(*QUICK, *flags, cwd=workdir)
+    )
     assert result.returncode == 2
     assert result.stdout == ""  # found before any training
     lines = result.stderr.splitlines()
@@ -152,7 +159,13 @@ def test_the_largest_learning_rate_stops_cleanly(tmp_path):
 
 
 def start(*args, cwd=None):
-    return subprocess.Popen([sys.executable, SCRIPT, *map(str, args)], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, SCRIPT, *map(str, args)],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for_line(process, prefix, count=1):
@@ -204,7 +217,11 @@ def test_a_failed_save_leaves_the_previous_checkpoint_intact(tmp_path):
 
 
 def test_output_cut_short_by_the_reader_is_not_an_error_trace():
-    process = subprocess.Popen([sys.executable, SCRIPT, *map(str, QUICK), "--steps", "300"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, SCRIPT, *map(str, QUICK), "--steps", "300"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     process.stdout.readline()
     process.stdout.close()  # like `| head -1`
     err = process.stderr.read().decode()

@@ -28,11 +28,11 @@ def readout(outputs):
     return sum(w * o for w, o in zip(WEIGHTS, outputs))
 
 
-def compare(fused, composed, n_inputs=len(XS)):
+def compare(fused, composed):
     """Run both on fresh leaves from XS; compare outputs and the gradients of a readout."""
     results = []
     for f in (fused, composed):
-        inputs = [Value(x) for x in XS[:n_inputs]]
+        inputs = [Value(x) for x in XS]
         out = f(inputs)
         outputs = out if isinstance(out, list) else [out]
         (readout(outputs) if len(outputs) > 1 else outputs[0]).backward()

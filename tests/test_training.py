@@ -3,7 +3,20 @@
 import random
 
 from helpers import REFERENCE_RUN, loss_lines, run_script, sample_names
-from microgpt import DEFAULT_DATA, Adam, GPTConfig, Tokenizer, batch_loss, flat_params, init_params, learning_rate, load_docs, mean, token_losses, train_step
+from microgpt import (
+    DEFAULT_DATA,
+    Adam,
+    GPTConfig,
+    Tokenizer,
+    batch_loss,
+    flat_params,
+    init_params,
+    learning_rate,
+    load_docs,
+    mean,
+    token_losses,
+    train_step,
+)
 
 with open(REFERENCE_RUN, encoding="utf-8") as f:
     REFERENCE = f.read()

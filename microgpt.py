@@ -904,7 +904,7 @@ def prepare(args):
         docs = read_data(path)
     tokenizer = Tokenizer(ckpt["vocab"]) if ckpt else Tokenizer.from_docs(docs)
     if docs is not None:
-        unknown = sorted(set("".join(docs)) - set(tokenizer.chars))
+        unknown = sorted(set("".join(docs)) - tokenizer.ids.keys())
         if unknown:
             shown = " ".join(repr(ch) for ch in unknown[:10])
             raise InputError(
@@ -922,7 +922,7 @@ def prepare(args):
         raise InputError(
             f"argument --top-k: expected 1 to {config.vocab_size} (the vocabulary size), got {args.top_k}"
         )
-    unknown = sorted(set(args.prompt) - set(tokenizer.chars))
+    unknown = sorted(set(args.prompt) - tokenizer.ids.keys())
     if unknown:
         raise InputError(
             f"argument --prompt: characters not in the vocabulary: {' '.join(repr(ch) for ch in unknown)}"
@@ -947,7 +947,8 @@ def run(args, ckpt, docs, tokenizer, config):
         rng.shuffle([None] * ckpt["num_docs"])
     print(f"vocab size: {config.vocab_size}")
     params = init_params(config, rng)  # drawn even when loading, for the same reason
-    print(f"num params: {len(flat_params(params))}")
+    flat = flat_params(params)
+    print(f"num params: {len(flat)}")
     steps_trained = 0
     if ckpt:
         load_weights(params, ckpt["params"])
@@ -961,9 +962,7 @@ def run(args, ckpt, docs, tokenizer, config):
     interrupted = False
     if args.steps > 0:
         try:
-            losses, seconds, interrupted = train(
-                params, config, tokenizer, train_docs, Adam(flat_params(params)), args
-            )
+            losses, seconds, interrupted = train(params, config, tokenizer, train_docs, Adam(flat), args)
         except TrainingDiverged as e:
             print(
                 f"microgpt.py: error: training diverged at step {e}: the loss or the weights are no longer finite numbers; try a smaller --lr",

@@ -879,12 +879,29 @@ def check_save_path(path):
 def prepare(args):
     """Check every input before any training; returns (checkpoint, docs, tokenizer, config).
 
-    Fills in the model flags (from the defaults or the checkpoint). Raises
-    InputError with a one-line message for anything that cannot work.
+    Raises InputError with a one-line message for anything that cannot work.
     """
     ckpt = read_checkpoint(args.load) if args.load is not None else None
     if args.steps == 0 and ckpt is None:
         raise InputError("argument --steps: 0 steps only samples from a saved model: add --load PATH")
+    resolve_model_flags(args, ckpt)
+    docs, tokenizer = read_docs_and_vocab(args, ckpt)
+    config = GPTConfig(vocab_size=tokenizer.vocab_size, **{key: getattr(args, key) for key in MODEL_DEFAULTS})
+    size = sum(rows * cols for rows, cols in param_shapes(config).values())
+    if size > MAX_PARAMS:
+        raise InputError(
+            f"argument --n-embd: a model with --n-layer {args.n_layer}, --n-embd {args.n_embd} and --block-size"
+            f" {args.block_size} has {size:,} parameters, over the {MAX_PARAMS:,} pure Python can train;"
+            " choose smaller sizes"
+        )
+    check_sampling_flags(args, tokenizer, config)
+    if args.save is not None:
+        check_save_path(args.save)
+    return ckpt, docs, tokenizer, config
+
+
+def resolve_model_flags(args, ckpt):
+    """Fill in --n-layer, --n-embd, --n-head, --block-size from the checkpoint or the defaults."""
     for key, default in MODEL_DEFAULTS.items():
         given, flag = getattr(args, key), "--" + key.replace("_", "-")
         if ckpt and given is not None and given != ckpt["config"][key]:
@@ -897,7 +914,13 @@ def prepare(args):
             f"argument --n-head: --n-embd ({args.n_embd}) must be divisible by --n-head ({args.n_head})"
         )
 
-    # Sampling from a checkpoint needs no data; a data file given anyway marks which samples are new.
+
+def read_docs_and_vocab(args, ckpt):
+    """(docs or None, tokenizer). The vocabulary is the checkpoint's, or the data's own.
+
+    Sampling from a checkpoint needs no data; a data file given anyway marks
+    which samples are new. Data used with a checkpoint must fit its vocabulary.
+    """
     docs = None
     if ckpt is None or args.steps > 0 or args.data is not None:
         path = DEFAULT_DATA if args.data is None else args.data
@@ -910,14 +933,10 @@ def prepare(args):
             raise InputError(
                 f"argument --data: '{path}' has characters the checkpoint's vocabulary lacks: {shown}"
             )
-    config = GPTConfig(vocab_size=tokenizer.vocab_size, **{key: getattr(args, key) for key in MODEL_DEFAULTS})
-    size = sum(rows * cols for rows, cols in param_shapes(config).values())
-    if size > MAX_PARAMS:
-        raise InputError(
-            f"argument --n-embd: a model with --n-layer {args.n_layer}, --n-embd {args.n_embd} and --block-size"
-            f" {args.block_size} has {size:,} parameters, over the {MAX_PARAMS:,} pure Python can train; choose smaller sizes"
-        )
+    return docs, tokenizer
 
+
+def check_sampling_flags(args, tokenizer, config):
     if args.top_k is not None and args.top_k > config.vocab_size:
         raise InputError(
             f"argument --top-k: expected 1 to {config.vocab_size} (the vocabulary size), got {args.top_k}"
@@ -929,11 +948,9 @@ def prepare(args):
         )
     if len(args.prompt) >= config.block_size:
         raise InputError(
-            f"argument --prompt: at most {config.block_size - 1} characters fit in --block-size {config.block_size}, got {len(args.prompt)}"
+            f"argument --prompt: at most {config.block_size - 1} characters fit in"
+            f" --block-size {config.block_size}, got {len(args.prompt)}"
         )
-    if args.save is not None:
-        check_save_path(args.save)
-    return ckpt, docs, tokenizer, config
 
 
 def run(args, ckpt, docs, tokenizer, config):

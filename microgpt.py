@@ -874,6 +874,20 @@ def check_save_path(path):
         raise InputError(f"argument --save: the folder '{folder}' does not exist")
     if not os.access(folder, os.W_OK):
         raise InputError(f"argument --save: cannot write into the folder '{folder}'")
+    if os.path.exists(path) and not looks_like_checkpoint(path):
+        raise InputError(
+            f"argument --save: '{path}' exists and is not a microgpt checkpoint; not overwriting it"
+        )
+
+
+def looks_like_checkpoint(path):
+    """Whether the file starts like a checkpoint: only those may be overwritten by --save."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            head = f.read(200)
+    except OSError:
+        return False
+    return f'"format": "{CHECKPOINT_FORMAT}"' in head
 
 
 def prepare(args):

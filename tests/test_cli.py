@@ -228,6 +228,11 @@ def test_progress_lines_show_time_per_step_and_time_left_and_a_loss_curve():
     assert len(curve.split()[3]) == 30  # one bar per step when there are fewer than 50 steps
 
 
+def test_default_data_is_found_from_any_folder(tmp_path):
+    result = run_script(*SMALL, cwd=tmp_path)
+    assert result.returncode == 0 and "num docs: 32033" in result.stdout
+
+
 def test_import_runs_nothing():
     import subprocess
     import sys

@@ -87,6 +87,7 @@ BAD_INPUTS = [
     (["--save", "no/such/folder/model.json"], ["--save", "does not exist"]),
     (["--save", "folder"], ["--save", "'folder' is a folder"]),
     (["--save", ""], ["--save", "file name"]),
+    (["--save", "names.txt"], ["--save", "'names.txt' exists and is not a microgpt checkpoint"]),
     (["--seed", "abc"], ["--seed", "'abc'"]),
     (["--no-such-flag"], ["unrecognized arguments", "--no-such-flag"]),
 ]
@@ -227,3 +228,11 @@ def test_output_cut_short_by_the_reader_is_not_an_error_trace():
     err = process.stderr.read().decode()
     process.wait(timeout=60)
     assert "Traceback" not in err
+
+
+def test_save_replaces_an_earlier_checkpoint(workdir):
+    before = read_checkpoint(str(workdir / "good.json"))
+    result = run_script(*QUICK, "--data", "names.txt", "--save", "good.json", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    after = read_checkpoint(str(workdir / "good.json"))
+    assert after["steps_trained"] == 2 and after["params"] != before["params"]

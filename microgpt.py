@@ -1024,8 +1024,9 @@ def run(args, ckpt, docs, tokenizer, config):
         report_evaluation(params, config, tokenizer, train_docs, held_out, args.eval_docs)
     elif docs and not held_out:
         print("no held-out docs (too few docs for --val-fraction): evaluation skipped")
-    print("\n--- inference (new, hallucinated names) ---")
-    print_samples(params, config, tokenizer, rng, args, train_docs, held_out)
+    if args.samples:
+        print("\n--- inference (new, hallucinated names) ---")
+        print_samples(params, config, tokenizer, rng, args, train_docs, held_out)
     return 0
 
 
@@ -1063,7 +1064,7 @@ def print_samples(params, config, tokenizer, rng, args, train_docs, held_out):
             )
             note = f"{' ' * (config.block_size - len(text))}  ({note})"
         print(f"sample {i + 1:2d}: {text}{note}")
-    if train_docs and args.samples:
+    if train_docs:
         print(f"{new} of {args.samples} samples are new (not in the training data)")
 
 

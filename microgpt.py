@@ -791,26 +791,37 @@ def build_parser():
     )
     data.add_argument(
         "--val-fraction",
+        metavar="F",
         type=number(lambda x: 0 <= x < 1, "a fraction from 0 up to (not including) 1"),
         default=0.1,
         help="share of the shuffled documents, taken from the end, held out from training (default: %(default)s)",
     )
     data.add_argument(
         "--seed",
+        metavar="N",
         type=int,
         default=42,
         help="seeds the one random stream: shuffle, initial weights, samples (default: %(default)s)",
     )
     model = p.add_argument_group("model (with --load, taken from the checkpoint)")
+    meanings = {
+        "n_layer": "transformer layers",
+        "n_embd": "width of every vector, divisible by --n-head",
+        "n_head": "attention heads",
+        "block_size": "the most positions the model sees",
+    }
     for name, default in MODEL_DEFAULTS.items():
         flag = "--" + name.replace("_", "-")
-        model.add_argument(flag, type=whole_number(1), metavar="N", help=f"(default: {default})")
+        model.add_argument(
+            flag, type=whole_number(1), metavar="N", help=f"{meanings[name]} (default: {default})"
+        )
     model.add_argument(
         "--load", metavar="PATH", help="start from this checkpoint instead of random weights (default: none)"
     )
     training = p.add_argument_group("training")
     training.add_argument(
         "--steps",
+        metavar="N",
         type=whole_number(0),
         default=1000,
         help="training steps; 0 only samples, with --load (default: %(default)s)",
@@ -824,6 +835,7 @@ def build_parser():
     )
     training.add_argument(
         "--lr",
+        metavar="X",
         type=number(lambda x: x > 0, "a positive number"),
         default=0.01,
         help="learning rate at the first step, decayed linearly to 0 (default: %(default)s)",
@@ -848,6 +860,7 @@ def build_parser():
     )
     sampling.add_argument(
         "--temperature",
+        metavar="T",
         type=number(lambda x: x >= 0.001, "a number >= 0.001 (for greedy sampling use --top-k 1)"),
         default=0.5,
         help="below 1: safer samples; above 1: wilder (default: %(default)s)",

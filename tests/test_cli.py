@@ -173,7 +173,7 @@ def test_top_k_1_is_greedy():
         if token == tok.bos:
             break
         greedy.append(token)
-    assert samples == {tuple(greedy)}
+    assert greedy and samples == {tuple(greedy)}
 
 
 def test_top_k_draws_only_among_the_k_most_likely():
